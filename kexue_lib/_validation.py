@@ -1,0 +1,82 @@
+"""Argument checks shared by every kexue_lib module.
+
+Each check raises a ``TypeError`` or ``ValueError`` whose message names the
+argument and the allowed range, so that a wrong ``k``, ``tau`` or shape never
+surfaces as a raw torch stack trace. Checks look at dtypes, shapes and Python
+scalars only; none of them reads tensor values, so none forces a host-device
+synchronization.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+
+def check_floating(x: object, name: str = "x", *, min_ndim: int = 0) -> torch.Tensor:
+    """Require a floating-point tensor with at least ``min_ndim`` dimensions."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must have a floating dtype (float16, bfloat16, float32 or float64), "
+            f"got {x.dtype}; convert it with {name}.float() or {name}.double()"
+        )
+    if x.ndim < min_ndim:
+        raise ValueError(
+            f"{name} must have at least {min_ndim} dimension(s), got shape {tuple(x.shape)}"
+        )
+    return x
+
+
+def check_dim(x: torch.Tensor, dim: object, name: str = "dim") -> int:
+    """Return ``dim`` normalized to ``0 <= dim < x.ndim``; ``x`` needs ``ndim >= 1``."""
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(dim).__name__}")
+    if x.ndim == 0:
+        raise ValueError(f"{name}={dim} needs a tensor with at least 1 dimension, got a scalar")
+    if not -x.ndim <= dim < x.ndim:
+        raise ValueError(
+            f"{name} must be in [{-x.ndim}, {x.ndim - 1}] for a tensor of shape "
+            f"{tuple(x.shape)}, got {dim}"
+        )
+    return int(dim) % x.ndim
+
+
+def check_positive(value: object, name: str) -> float:
+    """Require a finite real Python number > 0 (temperatures, step sizes, scales)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number > 0, got {type(value).__name__}")
+    value = float(value)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return value
+
+
+def check_int(value: object, name: str, low: int, high: int | None = None) -> int:
+    """Require a Python int in ``[low, high]`` (``high=None``: no upper bound)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        allowed = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+    return value
+
+
+def check_same_shape(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> None:
+    """Require two tensors of identical shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same shape, got "
+            f"{tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
+    """Require one of a fixed set of names, listing them in the error."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value  # type: ignore[return-value]
