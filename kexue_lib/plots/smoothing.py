@@ -45,7 +45,7 @@ def smooth_max_band(
     hard = components.max(dim=0).values
     static = [
         go.Scatter(x=array(t), y=array(c), mode="lines", line=dict(color="#bbbbbb", width=1, dash="dot"),
-                   name=f"x{i + 1}(t)", legendgroup="x", showlegend=i == 0)
+                   name="entries x_i(t)", legendgroup="x", showlegend=i == 0)
         for i, c in enumerate(components)
     ]
     static.append(go.Scatter(x=array(t), y=array(hard), mode="lines", name="max", line=dict(color="black", width=2)))
@@ -92,7 +92,7 @@ def smooth_abs_steps(
     fig = slider_figure(steps, label="τ", static=static, active=len(steps) // 2, base=base)
     fig.update_yaxes(range=[-0.1, 1.1], row=1, col=1)
     fig.update_yaxes(range=[-0.05, float(x.abs().max()) + 0.5], row=1, col=2)
-    return styled(fig, height=480)
+    return styled(fig, height=480, legend=dict(y=1.12))
 
 
 def softmax_bars(
@@ -116,7 +116,7 @@ def softmax_bars(
         ], {"title.text": f"τ = {tau:.3g}: soft argmax = {s:.2f}, argmax = {hard}"}))
     fig = slider_figure(steps, label="τ", static=static, active=len(steps) // 2)
     fig.add_vline(x=hard, line=dict(color="black", dash="dot"), annotation_text="argmax")
-    return styled(fig, xaxis_title="index i", yaxis_title="probability", yaxis_range=[0, 1.08], height=450)
+    return styled(fig, xaxis_title="index i", yaxis_title="probability", yaxis_range=[-0.3, 1.08], height=450)
 
 
 def family_errors(
