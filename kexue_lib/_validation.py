@@ -80,3 +80,20 @@ def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def check_square(a: object, name: str = "a", *, allow_complex: bool = False) -> torch.Tensor:
+    """Require a floating (optionally complex) tensor of square matrices, shape ``(..., n, n)``, ``n >= 1``."""
+    if not isinstance(a, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(a).__name__}")
+    if not (a.is_floating_point() or (allow_complex and a.is_complex())):
+        kinds = "float16, bfloat16, float32 or float64" + (", or complex" if allow_complex else "")
+        raise TypeError(
+            f"{name} must have a floating dtype ({kinds}), got {a.dtype}; convert it with {name}.double()"
+        )
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2] or a.shape[-1] == 0:
+        raise ValueError(
+            f"{name} must be a batch of square matrices, shape (..., n, n) with n >= 1, "
+            f"got shape {tuple(a.shape)}"
+        )
+    return a
