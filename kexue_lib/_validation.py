@@ -45,6 +45,12 @@ def check_dim(x: torch.Tensor, dim: object, name: str = "dim") -> int:
     return int(dim) % x.ndim
 
 
+def check_nonempty(x: torch.Tensor, dim: int, name: str = "x") -> None:
+    """Require at least one entry along ``dim`` (a reduction over nothing is undefined)."""
+    if x.shape[dim] == 0:
+        raise ValueError(f"{name} must have at least 1 entry along dim={dim}, got shape {tuple(x.shape)}")
+
+
 def check_positive(value: object, name: str) -> float:
     """Require a finite real Python number > 0 (temperatures, step sizes, scales)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 from ._validation import check_int, check_positive
@@ -39,9 +41,13 @@ def imbalanced_blobs(
     n = check_int(n, "n", 1)
     features = check_int(features, "features", 1)
     separation = check_positive(separation, "separation")
+    if isinstance(positive_rate, bool) or not isinstance(positive_rate, numbers.Real):
+        raise TypeError(f"positive_rate must be a real number in (0, 1), got {type(positive_rate).__name__}")
     if not 0 < positive_rate < 1:
         raise ValueError(f"positive_rate must be in (0, 1), got {positive_rate}")
     dtype = dtype or torch.get_default_dtype()
+    if not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
     y = (torch.rand(n, generator=generator, dtype=dtype, device=device) < positive_rate).to(dtype)
     noise = torch.randn(n, features, generator=generator, dtype=dtype, device=device)
     return noise + y[:, None] * (separation / features**0.5), y

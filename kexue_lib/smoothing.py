@@ -17,12 +17,14 @@ whose gradient is the softmax, the smooth version of ``onehot(argmax x)``.
 
 from __future__ import annotations
 
+import math
+
 import torch
-import torch.nn.functional as F
 
 from ._validation import (
     check_dim,
     check_floating,
+    check_nonempty,
     check_int,
     check_positive,
     check_same_shape,
@@ -88,6 +90,7 @@ def smooth_max(x: torch.Tensor, tau: float = 1.0, dim: int = -1) -> torch.Tensor
     check_floating(x, "x", min_ndim=1)
     tau = check_positive(tau, "tau")
     dim = check_dim(x, dim)
+    check_nonempty(x, dim)
     z, m = _centered(x, tau, dim)
     return (m + tau * torch.logsumexp(z, dim=dim, keepdim=True)).squeeze(dim)
 
@@ -106,6 +109,7 @@ def softmax(x: torch.Tensor, tau: float = 1.0, dim: int = -1) -> torch.Tensor:
     check_floating(x, "x", min_ndim=1)
     tau = check_positive(tau, "tau")
     dim = check_dim(x, dim)
+    check_nonempty(x, dim)
     z, _ = _centered(x, tau, dim)
     return torch.softmax(z, dim=dim)
 
@@ -142,14 +146,16 @@ def smooth_abs(x: torch.Tensor, tau: float = 1.0, exact: bool = True) -> torch.T
 
     with :math:`0 < a_\tau(x) - |x| \le 2\tau\log 2`. Dropping the constant 2
     inside the log gives :math:`\tau \log(e^{x/\tau} + e^{-x/\tau})` (``exact=False``),
-    whose error lies in :math:`(0, \tau \log 2]`: half the worst case.
+    whose error lies in :math:`(0, \tau \log 2]`: half the worst case. Both are
+    evaluated as :math:`|x| + 2\tau\log(1 + e^{-|x|/\tau})` and
+    :math:`|x| + \tau\log(1 + e^{-2|x|/\tau})`, exact to rounding at any scale.
     """
     check_floating(x, "x")
     tau = check_positive(tau, "tau")
-    u = x / tau
+    a = x.abs()
     if exact:
-        return tau * (F.softplus(u) + F.softplus(-u))
-    return tau * torch.logaddexp(u, -u)
+        return a + 2 * tau * torch.log1p(torch.exp(-a / tau))
+    return a + tau * torch.log1p(torch.exp(-2 * a / tau))
 
 
 def max_via_abs(x: torch.Tensor, y: torch.Tensor, tau: float = 1.0, exact: bool = True) -> torch.Tensor:
@@ -195,6 +201,7 @@ def power_max(x: torch.Tensor, p: int, dim: int = -1) -> torch.Tensor:
     if p % 2 == 0:
         raise ValueError(f"p must be an odd int >= 1, got {p}")
     dim = check_dim(x, dim)
+    check_nonempty(x, dim)
     scale = x.abs().amax(dim=dim, keepdim=True)
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))
     s = (x / scale).pow(p).sum(dim=dim, keepdim=True)
@@ -219,11 +226,23 @@ def loglog_max(x: torch.Tensor, tau: float = 1.0, dim: int = -1) -> torch.Tensor
     check_floating(x, "x", min_ndim=1)
     tau = check_positive(tau, "tau")
     dim = check_dim(x, dim)
+    check_nonempty(x, dim)
+    if x.shape[dim] == 1:
+        return x.squeeze(dim)  # tau log log exp(exp(x/tau)) = x exactly
     u = x / tau
     big = u.amax(dim=dim, keepdim=True)
-    # e^{u_i} - e^{U} = -exp(U + log(1 - e^{u_i - U})), exactly 0 at the max.
-    gaps = -torch.exp(big + torch.log(-torch.expm1(u - big)))
-    log_s = torch.log(torch.logsumexp(gaps, dim=dim, keepdim=True))
+    # gaps e^{u_i} - e^{U} = -exp(U + log(1 - e^{u_i - U})), exactly 0 where u_i = U;
+    # those entries take a dummy value inside the log, so no log(0) reaches backward.
+    d = u - big
+    at_max = d == 0
+    safe = torch.where(at_max, torch.full_like(d, -1.0), d)
+    gaps = torch.where(at_max, torch.zeros_like(d), -torch.exp(big + torch.log(-torch.expm1(safe))))
+    # s = log(1 + r) with r = sum of e^{gap} over all entries but one maximal one;
+    # log s = log(log1p(e^L)), L = log r, which is L to rounding once L < -37.
+    first = torch.zeros_like(d, dtype=torch.bool).scatter(dim, d.argmax(dim=dim, keepdim=True), True)
+    log_r = torch.logsumexp(gaps.masked_fill(first, -math.inf), dim=dim, keepdim=True)
+    small = log_r < -37
+    log_s = torch.where(small, log_r, torch.log(torch.log1p(torch.exp(log_r.masked_fill(small, 0.0)))))
     return (tau * torch.logaddexp(big, log_s)).squeeze(dim)
 
 
@@ -302,7 +321,8 @@ def soft_f1(probs: torch.Tensor, targets: torch.Tensor, dim: int = -1) -> torch.
     num, den = _f1_parts(probs, targets)
     dim = check_dim(probs, dim)
     num, den = num.sum(dim=dim), den.sum(dim=dim)
-    return torch.where(den > 0, num / torch.where(den > 0, den, torch.ones_like(den)), torch.zeros_like(den))
+    ok = den > torch.finfo(den.dtype).tiny
+    return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), torch.zeros_like(den))
 
 
 def soft_f1_bias(probs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> torch.Tensor:

@@ -74,7 +74,7 @@ def train_binary(
     model : torch.nn.Module
         Maps ``(batch, features)`` to logits of shape ``(batch, 1)`` or ``(batch,)``.
     x, y : torch.Tensor
-        Training features ``(n, features)`` and 0/1 labels ``(n,)``.
+        Training features ``(n, features)`` and 0/1 labels ``(n,)``, both floating.
     loss : str
         A key of :data:`LOSSES`: ``"cross_entropy"`` or ``"soft_f1"``.
     steps, batch_size : int
@@ -98,6 +98,7 @@ def train_binary(
     eval_every = check_int(eval_every, "eval_every", 1)
     lr = check_positive(lr, "lr")
     check_floating(x, "x", min_ndim=2)
+    check_floating(y, "y")
     if y.shape != x.shape[:1]:
         raise ValueError(f"y must have shape ({x.shape[0]},) to match x, got {tuple(y.shape)}")
     loss_fn = LOSSES[loss]
