@@ -3,14 +3,15 @@
 Each check raises a ``TypeError`` or ``ValueError`` whose message names the
 argument and the allowed range, so that a wrong ``k``, ``tau`` or shape never
 surfaces as a raw torch stack trace. Checks look at dtypes, shapes and Python
-scalars only; none of them reads tensor values, so none forces a host-device
-synchronization.
+scalars only, so they force no host-device synchronization; the one exception,
+:func:`check_on_simplex`, reads values and says so.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 
 import torch
 
@@ -103,3 +104,60 @@ def check_square(a: object, name: str = "a", *, allow_complex: bool = False) -> 
             f"got shape {tuple(a.shape)}"
         )
     return a
+
+
+def check_dtype(dtype: object, name: str = "dtype") -> torch.dtype:
+    """Require a floating torch dtype (float16, bfloat16, float32 or float64)."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"{name} must be a floating torch dtype (e.g. torch.float64), got {dtype!r}")
+    return dtype
+
+
+def check_batch(batch: object, name: str = "batch") -> tuple[int, ...]:
+    """Require a (possibly empty) sequence of ints >= 1, a batch shape."""
+    if isinstance(batch, (int, bool)) or not isinstance(batch, Sequence):
+        raise TypeError(f"{name} must be a tuple of ints >= 1, got {type(batch).__name__}")
+    return tuple(check_int(b, f"{name}[{i}]", 1) for i, b in enumerate(batch))
+
+
+def check_on_simplex(p: object, name: str = "p0", *, interior: bool = False, atol: float | None = None) -> torch.Tensor:
+    """Require points of the simplex along the last dim (reads values: one host sync).
+
+    Entries must be ``>= 0`` (``> 0`` with ``interior=True``) and each row must
+    sum to 1 within ``atol`` (default ``sqrt(eps)`` of the dtype times ``n``).
+    """
+    p = check_floating(p, name, min_ndim=1)
+    n = p.shape[-1]
+    tol = atol if atol is not None else n * torch.finfo(p.dtype).eps ** 0.5
+    if not torch.isfinite(p).all():
+        raise ValueError(f"{name} must be a point of the probability simplex, got non-finite entries")
+    low = float(p.min()) if p.numel() else 0.0
+    if (interior and low <= 0) or low < 0:
+        bound = "> 0 (mirror descent needs the interior)" if interior else ">= 0"
+        raise ValueError(f"{name} must be a point of the probability simplex: entries {bound}, got min {low:.3g}")
+    err = float((p.sum(-1) - 1).abs().max()) if p.numel() else 0.0
+    if err > tol:
+        raise ValueError(
+            f"{name} must be a point of the probability simplex: rows summing to 1, got a row off by {err:.3g}"
+        )
+    return p
+
+
+def check_times(times: object) -> list[float]:
+    """Require a non-empty, non-decreasing sequence of finite times ``>= 0``."""
+    if isinstance(times, torch.Tensor):
+        times = times.tolist()
+    if not isinstance(times, Sequence) or isinstance(times, str) or len(times) == 0:
+        raise TypeError("times must be a non-empty sequence of numbers >= 0")
+    out = [float(t) for t in times]
+    if any(not math.isfinite(t) or t < 0 for t in out) or any(b < a for a, b in zip(out, out[1:])):
+        raise ValueError(f"times must be finite, >= 0 and non-decreasing, got {out}")
+    return out
+
+
+def check_interval(lo: float, hi: float, names: tuple[str, str] = ("lo", "hi")) -> tuple[float, float]:
+    """Require finite bounds with ``lo < hi`` (a grid's box, a bracket)."""
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"{names[0]} and {names[1]} must be finite with {names[0]} < {names[1]}, got {lo} and {hi}")
+    return lo, hi

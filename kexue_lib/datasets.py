@@ -6,7 +6,7 @@ import numbers
 
 import torch
 
-from ._validation import check_int, check_positive
+from ._validation import check_dtype, check_int, check_positive
 
 __all__ = ["imbalanced_blobs"]
 
@@ -45,9 +45,7 @@ def imbalanced_blobs(
         raise TypeError(f"positive_rate must be a real number in (0, 1), got {type(positive_rate).__name__}")
     if not 0 < positive_rate < 1:
         raise ValueError(f"positive_rate must be in (0, 1), got {positive_rate}")
-    dtype = dtype or torch.get_default_dtype()
-    if not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+    dtype = check_dtype(dtype or torch.get_default_dtype())
     y = (torch.rand(n, generator=generator, dtype=dtype, device=device) < positive_rate).to(dtype)
     noise = torch.randn(n, features, generator=generator, dtype=dtype, device=device)
     return noise + y[:, None] * (separation / features**0.5), y
