@@ -9,13 +9,15 @@ JB := $(BIN)/jupyter-book
 CHAPTERS := $(wildcard chapters/*.ipynb)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: book test unit nbval browser execute lab clean help
+.PHONY: book test unit nbval browser execute lab clean help binder-check budget chromium
 
 help:
 	@echo "make book     build the HTML book (offline-ready) and print its index page"
 	@echo "make test     unit tests, nbval on every chapter, and the headless-browser test"
 	@echo "make execute  re-run the chapters in place (stores their outputs; NB=path for one)"
 	@echo "make lab      JupyterLab on chapters/ with the project's kernel"
+	@echo "make binder-check  install from binder/ into a fresh venv as repo2docker would; nbval there"
+	@echo "make budget   per-chapter execution time and page weight, install/build/test times"
 
 # torch first and pinned: anything that pulls an unpinned torch before it
 # downloads gigabytes of CUDA wheels.
@@ -57,6 +59,27 @@ test: unit nbval browser
 lab: $(VENV)/.installed
 	$(BIN)/python -m ipykernel install --sys-prefix --name kexue --display-name "Python (kexue_lib)"
 	cd chapters && ../$(BIN)/jupyter lab
+
+# Binder cannot be reached from here: build what repo2docker would build, from
+# binder/ alone, in a fresh venv. First as a reader who only ran
+# `pip install -r requirements.txt` (the notebooks find kexue_lib through
+# chapters/kexue_lib), then after binder/postBuild. PIP_RETRIES=0: PyTorch's
+# CPU index is unreachable here, the same wheel comes from the local mirror.
+BINDER_VENV := _build/binder-venv
+binder-check:
+	rm -rf $(BINDER_VENV)
+	$(PYTHON) -m venv $(BINDER_VENV)
+	PIP_RETRIES=0 $(BINDER_VENV)/bin/pip install -q -r binder/requirements.txt
+	cd /tmp && ! $(CURDIR)/$(BINDER_VENV)/bin/python -c "import kexue_lib" 2>/dev/null
+	KEXUE_STATIC=1 $(BINDER_VENV)/bin/python -m pytest --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q $(CHAPTERS)
+	PATH=$(CURDIR)/$(BINDER_VENV)/bin:$$PATH bash binder/postBuild
+	cd /tmp && $(CURDIR)/$(BINDER_VENV)/bin/python -c "import kexue_lib, torch; assert '+cpu' in torch.__version__; print('kexue_lib', kexue_lib.__version__, 'torch', torch.__version__)"
+	$(BINDER_VENV)/bin/jupyter kernelspec list | grep -q kexue
+	@echo "binder-check: OK"
+
+budget: $(VENV)/.installed node_modules/.installed
+	$(BIN)/python tools/budget.py $(BUDGET_ARGS)
 
 clean:
 	rm -rf _build

@@ -176,3 +176,23 @@ def test_sliders_switch_traces(browser, server, page_name):
         assert not log.errors, log.errors
     finally:
         page.close()
+
+
+def test_live_code_fails_gracefully_offline(browser, server):
+    """"Live code" needs Thebe from a CDN and a Binder: offline, the click must break nothing."""
+    page_name = _slider_pages()[0]
+    page, log = _open(browser, server, page_name)
+    try:
+        drawn = "() => [...document.querySelectorAll('.kexue-figure')].filter(d => d._fullLayout).length"
+        before = page.evaluate(drawn)
+        page.locator(".dropdown-launch-buttons button").first.click()
+        page.locator(".btn-launch-thebe").click()
+        page.wait_for_timeout(1500)
+        assert [u for u in log.external if "thebe" in u], "Live code did not try to load Thebe"
+        assert page.evaluate(drawn) == before, "figures disappeared after Live code failed to load"
+        assert page.locator("mjx-container").count() > 0
+        # Only the blocked Thebe script may complain.
+        others = [e for e in log.errors if "Failed to load resource" not in e]
+        assert not others, others
+    finally:
+        page.close()

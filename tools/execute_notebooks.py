@@ -22,7 +22,9 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def execute(path: Path) -> float:
+def execute(path: Path, write: bool = True) -> float:
+    """Run one notebook top to bottom; store its outputs unless ``write=False``. Returns seconds."""
+    os.environ["KEXUE_STATIC"] = "1"
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
@@ -35,12 +37,12 @@ def execute(path: Path) -> float:
     client.execute()
     elapsed = time.perf_counter() - start
     nb.metadata.pop("widgets", None)
-    nbformat.write(nb, path)
+    if write:
+        nbformat.write(nb, path)
     return elapsed
 
 
 def main(argv: list[str]) -> int:
-    os.environ["KEXUE_STATIC"] = "1"
     paths = [Path(a) for a in argv] or sorted((ROOT / "chapters").glob("*.ipynb"))
     for path in paths:
         print(f"{path.name}: executed in {execute(path):.1f} s", flush=True)
