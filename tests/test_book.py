@@ -196,3 +196,19 @@ def test_live_code_fails_gracefully_offline(browser, server):
         assert not others, others
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("page_name", _slider_pages())
+def test_launch_buttons_point_at_this_notebook(page_name):
+    """Binder and Colab open this very notebook of the configured repository."""
+    import yaml
+
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+    slug = repo["url"].removeprefix("https://github.com/")
+    html = (HTML / f"{page_name}.html").read_text()
+    binder = f"https://mybinder.org/v2/gh/{slug}/{repo['branch']}?urlpath=lab/tree/{page_name}.ipynb"
+    colab = f"https://colab.research.google.com/github/{slug}/blob/{repo['branch']}/{page_name}.ipynb"
+    assert binder in html, f"no Binder link to {page_name}.ipynb"
+    assert colab in html, f"no Colab link to {page_name}.ipynb"
+    assert f'repo: "{slug}"' in html and f'ref: "{repo["branch"]}"' in html, "Thebe points elsewhere"
+    assert (ROOT / f"{page_name}.ipynb").exists()
