@@ -9,7 +9,7 @@ JB := $(BIN)/jupyter-book
 CHAPTERS := $(wildcard chapters/*.ipynb)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: book test unit nbval browser execute lab clean help binder-check budget chromium
+.PHONY: book test unit nbval browser execute lab clean help binder-check budget chromium bench
 
 help:
 	@echo "make book     build the HTML book (offline-ready) and print its index page"
@@ -18,6 +18,7 @@ help:
 	@echo "make lab      JupyterLab on chapters/ with the project's kernel"
 	@echo "make binder-check  install from binder/ into a fresh venv as repo2docker would; nbval there"
 	@echo "make budget   per-chapter execution time and page weight, install/build/test times"
+	@echo "make bench    soft_topk benchmark against torch.topk and peers; refreshes the Performance page"
 
 # torch first and pinned: anything that pulls an unpinned torch before it
 # downloads gigabytes of CUDA wheels.
@@ -80,6 +81,15 @@ binder-check:
 
 budget: $(VENV)/.installed node_modules/.installed
 	$(BIN)/python tools/budget.py $(BUDGET_ARGS)
+
+# The peers are optional: entmax is pure Python; torchsort builds from source,
+# with a PATH that hides this machine's nvcc (it points at a missing CUDA).
+NO_NVCC_PATH = $(shell echo "$$PATH" | tr ':' '\n' | grep -v cuda | grep -v '^/usr/local/bin$$' | paste -sd:)
+bench: $(VENV)/.installed
+	$(BIN)/pip install -q --no-deps entmax==1.3
+	PATH="$(NO_NVCC_PATH)" $(CURDIR)/$(BIN)/pip install -q --no-deps --no-build-isolation --no-binary torchsort torchsort==0.1.10
+	$(BIN)/python benchmarks/bench_topk.py
+	$(BIN)/python tools/execute_notebooks.py chapters/04b_topk_performance.ipynb
 
 clean:
 	rm -rf _build

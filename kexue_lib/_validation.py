@@ -46,10 +46,12 @@ def check_dim(x: torch.Tensor, dim: object, name: str = "dim") -> int:
     return int(dim) % x.ndim
 
 
-def check_nonempty(x: torch.Tensor, dim: int, name: str = "x") -> None:
-    """Require at least one entry along ``dim`` (a reduction over nothing is undefined)."""
-    if x.shape[dim] == 0:
+def check_nonempty(x: torch.Tensor, dim: int, name: str = "x") -> int:
+    """Require at least one entry along ``dim`` (a reduction over nothing is undefined); return that size."""
+    n = x.shape[dim]
+    if n == 0:
         raise ValueError(f"{name} must have at least 1 entry along dim={dim}, got shape {tuple(x.shape)}")
+    return n
 
 
 def check_positive(value: object, name: str) -> float:

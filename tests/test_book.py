@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tools.toc import pages
+
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
@@ -32,14 +34,7 @@ pytestmark = pytest.mark.browser
 
 
 def _toc_pages() -> list[str]:
-    """Page names (without suffix) in _toc.yml order."""
-    import yaml
-
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-    for part in toc.get("parts", []):
-        pages += [chapter["file"] for chapter in part["chapters"]]
-    return pages
+    return pages()
 
 
 def _stored_figures(page: str) -> int:

@@ -12,17 +12,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 from nbclient import NotebookClient
+
+from tools.toc import notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 def _chapters() -> list[Path]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [ROOT / f"{c['file']}.ipynb" for part in toc["parts"] for c in part["chapters"]]
-    return [f for f in files if f.exists() and "live(" in f.read_text()]
+    return [f for f in notebooks() if "live(" in f.read_text()]
 
 
 @pytest.mark.parametrize("path", _chapters(), ids=lambda p: p.stem)

@@ -20,21 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from execute_notebooks import execute  # noqa: E402
+from toc import notebooks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
 LIMITS = {"execution_s": 30.0, "page_mb": 3.0, "make_test_s": 15 * 60.0}
 MB = 1024 * 1024
-
-
-def chapters() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [c["file"] for part in toc.get("parts", []) for c in part["chapters"]
-            if (ROOT / f"{c['file']}.ipynb").exists()]
 
 
 def figures(notebook: Path) -> tuple[int, int]:
@@ -61,7 +54,6 @@ def main() -> int:
     parser.add_argument("--test-seconds", type=float, default=None)
     parser.add_argument("--skip-install", action="store_true")
     args = parser.parse_args()
-    python = str(ROOT / ".venv" / "bin" / "python")
 
     install = None
     if not args.skip_install:
@@ -77,8 +69,8 @@ def main() -> int:
 
     over: list[str] = []
     rows = []
-    for page in chapters():
-        notebook = ROOT / f"{page}.ipynb"
+    for notebook in notebooks():
+        page = str(notebook.relative_to(ROOT).with_suffix(""))
         seconds = execute(notebook, write=False)
         html = HTML / f"{page}.html"
         page_mb = html.stat().st_size / MB
