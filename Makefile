@@ -59,7 +59,7 @@ test: unit nbval browser
 
 lab: $(VENV)/.installed
 	$(BIN)/python -m ipykernel install --sys-prefix --name kexue --display-name "Python (kexue_lib)"
-	cd chapters && ../$(BIN)/jupyter lab
+	cd chapters && ../$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # Binder cannot be reached from here: build what repo2docker would build, from
 # binder/ alone, in a fresh venv. First as a reader who only ran
