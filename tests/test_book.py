@@ -33,10 +33,6 @@ KNOWN_NOISE = ("THEBE_JS_URL",)
 pytestmark = pytest.mark.browser
 
 
-def _toc_pages() -> list[str]:
-    return pages()
-
-
 def _stored_figures(page: str) -> int:
     """Number of figure outputs the page's notebook stores (0 for Markdown pages)."""
     path = ROOT / f"{page}.ipynb"
@@ -114,7 +110,7 @@ def _open(browser, server, page_name):
     return page, log
 
 
-@pytest.mark.parametrize("page_name", _toc_pages())
+@pytest.mark.parametrize("page_name", pages())
 def test_page_renders_offline(browser, server, page_name):
     page, log = _open(browser, server, page_name)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -140,7 +136,7 @@ def test_page_renders_offline(browser, server, page_name):
 
 
 def _slider_pages() -> list[str]:
-    return [p for p in _toc_pages() if _stored_figures(p)]
+    return [p for p in pages() if _stored_figures(p)]
 
 
 @pytest.mark.parametrize("page_name", _slider_pages())

@@ -21,7 +21,6 @@ expression of a cell then carries two representations,
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,7 +169,8 @@ def figure_html(fig: go.Figure | dict) -> str:
     """
     payload = pio.to_json(fig, validate=False).replace("</", "<\\/")
     div_id = "kx-" + hashlib.sha1(payload.encode()).hexdigest()[:16]
-    height = json.loads(payload).get("layout", {}).get("height", 450)
+    layout = fig.get("layout", {}) if isinstance(fig, dict) else fig.layout.to_plotly_json()
+    height = layout.get("height") or 450
     cdn = f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"
     return (
         f'<div id="{div_id}" class="plotly-graph-div kexue-figure" '
