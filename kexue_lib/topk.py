@@ -88,9 +88,13 @@ def soft_topk(x: torch.Tensor, k: int, tau: float = 1.0, method: str = "laplace"
 
           p_i = \frac{\partial}{\partial u_i} \log \sum_{|S| = k} e^{\sum_{j\in S} u_j},
 
-      computed stably for any input scale by a tree of truncated log-space
-      polynomial products (:func:`log_esp`), :math:`O(nk)` work in
-      :math:`\lceil \log_2 n \rceil` levels and :math:`O(nk)` memory.
+      the conditional Bernoulli law :math:`P(B_i = 1 \mid \sum_j B_j = k)` with
+      :math:`B_i \sim \text{Bernoulli}(\sigma(u_i - \lambda))`, computed stably for any
+      input scale by a tree of truncated polynomial products and a pass back
+      down it: :math:`O(nk)` work in :math:`\lceil \log_2 n \rceil` levels and
+      :math:`O(n \log k)` memory. The backward pass is the Hessian-vector product
+      of :math:`\log e_k`, by one more hand-written sweep (not autograd); it is
+      not twice differentiable.
     - ``"iterative"``: :math:`u \leftarrow u - \min u`, :math:`p \leftarrow 0`, then ``k``
       times :math:`p \leftarrow p + \operatorname{softmax}((1-p)\odot u)`. Its
       entries can exceed 1 (see chapter 4).
@@ -126,7 +130,7 @@ def soft_topk(x: torch.Tensor, k: int, tau: float = 1.0, method: str = "laplace"
         u = y / tau
         # any threshold near the sigmoid one keeps P(sum B = k) far from underflow; the Laplace one is
         # within log 2 of it and cheaper (P near exp(-0.31 k) / sqrt(k) at worst, a Poisson estimate): k <= 64
-        p = _topk_grad.grad_topk(u, k, _topk_threshold.threshold(u, k, "laplace" if k <= 64 else "sigmoid"))
+        p = _topk_grad.GradTopK.apply(u, _topk_threshold.threshold(u, k, "laplace" if k <= 64 else "sigmoid"), k)
     else:
         p = _iterative(y / tau, k)
     return p.to(x.dtype).movedim(-1, dim)

@@ -222,6 +222,30 @@ def test_backward_is_the_implicit_gradient(method, gen):
     assert torch.allclose(jac, torch.diag(s) - torch.outer(s, s) / s.sum(), atol=1e-12)
 
 
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 37), data=st.data())
+def test_grad_backward_is_the_hessian_of_log_esp(n, data):
+    """GradTopK's hand-written backward against autograd's Hessian of log e_k (log space, an independent route)."""
+    k = data.draw(st.integers(1, n - 1))
+    scale = data.draw(st.sampled_from([0.1, 1.0, 10.0]))
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**31 - 1)))
+    x = scale * torch.randn(n, generator=gen, dtype=torch.float64)
+    hess = torch.autograd.functional.hessian(lambda z: log_esp(z, k)[k], x)
+    x.requires_grad_()
+    p = soft_topk(x, k, method="grad")
+    jac = torch.stack([torch.autograd.grad(p[i], x, retain_graph=True)[0] for i in range(n)])
+    assert torch.allclose(jac, hess, atol=1e-10)
+
+
+@pytest.mark.parametrize("n, k", [(37, 5), (64, 8), (100, 33)])
+def test_grad_gradcheck_across_tree_shapes(n, k, gen):
+    """Odd node counts at several levels (37), a full tree (64), and a degree cap far below the node size."""
+    x = 2 * torch.randn(2, n, generator=gen, dtype=torch.float64)
+    x[1, ::7] = -INF
+    x.requires_grad_()
+    assert torch.autograd.gradcheck(lambda z: soft_topk(z, k, 0.7, "grad"), (x,))
+
+
 def test_grad_method_backward_under_no_grad_returns_plain_tensor(gen):
     x = torch.randn(5, 9, generator=gen, requires_grad=True)
     with torch.no_grad():
