@@ -137,9 +137,10 @@ def _down(pairs: Pairs, top: torch.Tensor, perturbed: tuple[list[torch.Tensor], 
     ``perturbed = (messages, dpairs)`` (the messages of a first call and the
     perturbed halves of every level) it returns the perturbed messages instead:
     :math:`\delta\,\text{message}(\text{outer}, \text{sibling}) = \text{message}(\delta\text{outer}, \text{sibling})
-    + \text{message}(\text{outer}, \delta\text{sibling})`, where the root's own is 0.
-    Coefficient 1 of a leaf's message is :math:`P(\sum_{j \ne i} B_j = k - 1)`, the
-    derivative of :math:`P_k` with respect to :math:`q_i`.
+    + \text{message}(\text{outer}, \delta\text{sibling})`, where the root's own is 0;
+    only the leaves' perturbed message is kept and returned. Coefficient 1 of a
+    leaf's message is :math:`P(\sum_{j \ne i} B_j = k - 1)`, the derivative of
+    :math:`P_k` with respect to :math:`q_i`.
     """
     out: list[torch.Tensor] = [top]
     for depth, (left, right, count) in enumerate(reversed(pairs)):
@@ -158,6 +159,8 @@ def _down(pairs: Pairs, top: torch.Tensor, perturbed: tuple[list[torch.Tensor], 
                 _message(out[-1], right, below[:, :h], first, accumulate=True)
                 _message(out[-1], left, below[:, h:], first, accumulate=True)
         out.append(below[:, :count])
+        if perturbed is not None:
+            del out[:-1]  # only the level above is needed: keep memory at one level
     return out
 
 
