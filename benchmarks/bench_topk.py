@@ -9,8 +9,11 @@ interleaved rounds (baseline, method, baseline, method, ...), and the table
 reports the median over rounds of each method's time divided by the time of
 the ``torch.topk`` run just before it, so that load from other processes on
 the machine moves the ratios less than the raw times (which are also given,
-as medians). Peers (``entmax``, ``torchsort``) are skipped
-with a printed note when not installed. Writes ``benchmarks/results/topk.json``.
+as medians). Each case's peak memory (forward and backward, from the
+profiler's allocation events, :func:`benchmarks.memory.peak_bytes`) is given as a
+multiple of the input's size; it includes the output and the input's gradient.
+Peers (``entmax``, ``torchsort``) are skipped with a printed note when not
+installed. Writes ``benchmarks/results/topk.json``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.memory import peak_bytes  # noqa: E402
 from kexue_lib import topk as T  # noqa: E402
 
 BATCH = 256
@@ -113,8 +117,13 @@ def run_cell(n: int, k: int, repeats: int) -> dict[str, dict[str, float]]:
             times[name].append(t)
             ratios[name].append(t / before)  # paired with the baseline run just before it
     ratios[base] = [1.0]
+    size = x.numel() * x.element_size()
     return {
-        name: {"median_ms": 1e3 * statistics.median(times[name]), "ratio": statistics.median(ratios[name])}
+        name: {
+            "median_ms": 1e3 * statistics.median(times[name]),
+            "ratio": statistics.median(ratios[name]),
+            "peak_memory": peak_bytes(lambda fn=fns[name]: _time_once(fn, x, k, seed)) / size,
+        }
         for name in fns
     }
 
@@ -165,7 +174,8 @@ def main(argv: list[str]) -> int:
         results.append({"n": n, "k": k, "times": row})
         print(f"\nn = {n}, k = {k} (batch {BATCH}, float32, forward+backward, median of {args.repeats})")
         for name, r in row.items():
-            print(f"  {name:36s} {r['median_ms']:9.2f} ms  {r['ratio']:8.1f}x torch.topk")
+            print(f"  {name:36s} {r['median_ms']:9.2f} ms  {r['ratio']:8.1f}x torch.topk"
+                  f"  peak memory {r['peak_memory']:6.1f}x the input")
     verdicts = []
     for method, (n, k, limit) in TARGETS.items():
         cell = next((c for c in results if c["n"] == n and c["k"] == k), None)

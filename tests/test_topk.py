@@ -378,9 +378,42 @@ def test_figures_have_one_slider_step_per_value():
     gap = {"k = 4": (torch.ones(3), torch.ones(3))}
     assert len(figs.gap_vs_n([8, 16, 32], gap).layout.sliders[0].steps) == 1
     payload = {"results": [{"n": n, "k": k, "times": {"torch.topk (hard)": {"ratio": 1.0, "median_ms": 1.0},
-                                                       "laplace": {"ratio": 3.0, "median_ms": 3.0}}}
+                                                       "laplace": {"ratio": 3.0, "median_ms": 3.0, "peak_memory": 2.5}}}
                            for n in (128, 1024) for k in (1, 8)]}
     assert "| laplace | 3.0× (3.00 ms)" in figs.benchmark_table(payload)
+    assert "| laplace | 2.5× |" in figs.benchmark_table(payload, memory=True)
+    assert "| torch.topk (hard) | – |" in figs.benchmark_table(payload, memory=True)  # not measured
     assert len(figs.benchmark_bars(payload, "k").layout.sliders[0].steps) == 2
     assert len(figs.benchmark_bars(payload, "n").layout.sliders[0].steps) == 2
     assert len(figs.benchmark_times(payload).layout.sliders[0].steps) == 2
+
+
+# ============================================================ memory
+
+
+def _peak_multiple(method: str, n: int, k: int) -> float:
+    """Peak bytes of forward and backward as a multiple of the input's size (batch 16)."""
+    from benchmarks.memory import peak_bytes
+
+    gen = torch.Generator().manual_seed(n + k)
+    x, g = torch.randn(2, 16, n, generator=gen)
+
+    def work():
+        z = x.clone().requires_grad_()
+        soft_topk(z, k, method=method).backward(g)
+
+    return peak_bytes(work) / (x.numel() * x.element_size())
+
+
+@pytest.mark.parametrize("method", THRESHOLD)
+def test_threshold_methods_need_memory_linear_in_n_for_any_k(method):
+    """Peak memory O(batch x n): a bounded multiple of the input, from k = 1 to k = n/2 and for n up to 4096."""
+    for n in (256, 4096):
+        for k in (1, 16, n // 2):
+            assert _peak_multiple(method, n, k) <= 16
+
+
+def test_grad_memory_grows_like_log_k():
+    """The tree keeps O(n log k) coefficients, not O(n k): k = 512 needs under twice the memory of k = 8."""
+    small, large = _peak_multiple("grad", 1024, 8), _peak_multiple("grad", 1024, 512)
+    assert small <= 40 and large <= 2 * small

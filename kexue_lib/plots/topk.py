@@ -129,8 +129,9 @@ def _cells(payload: Mapping) -> list[tuple[int, int, Mapping]]:
     return [(c["n"], c["k"], c["times"]) for c in payload["results"]]
 
 
-def benchmark_table(payload: Mapping) -> str:
-    """A Markdown table of a ``benchmarks/bench_topk.py`` result: ratio to torch.topk (and ms) per (n, k)."""
+def benchmark_table(payload: Mapping, memory: bool = False) -> str:
+    """A Markdown table of a ``benchmarks/bench_topk.py`` result per (n, k): ratio to torch.topk (and ms),
+    or with ``memory`` the peak memory as a multiple of the input's size."""
     cells = _cells(payload)
     names: list[str] = []
     for _, _, times in cells:
@@ -142,7 +143,10 @@ def benchmark_table(payload: Mapping) -> str:
         entries = []
         for _, _, times in cells:
             t = times.get(name)
-            entries.append("–" if t is None else f"{t['ratio']:.1f}× ({t['median_ms']:.2f} ms)")
+            if t is None or (memory and "peak_memory" not in t):
+                entries.append("–")
+            else:
+                entries.append(f"{t['peak_memory']:.1f}×" if memory else f"{t['ratio']:.1f}× ({t['median_ms']:.2f} ms)")
         rows.append(f"| {name} | " + " | ".join(entries) + " |")
     return "\n".join([head, rule, *rows])
 
