@@ -46,6 +46,19 @@ def _stored_figures(page: str) -> int:
     )
 
 
+def _stored_tables(page: str) -> int:
+    """Number of Markdown tables among the page's notebook outputs (``IPython.display.Markdown``)."""
+    path = ROOT / f"{page}.ipynb"
+    if not path.exists():
+        return 0
+    nb = json.loads(path.read_text())
+    return sum(
+        "".join(output.get("data", {}).get("text/markdown", "")).count("| --- |")
+        for cell in nb["cells"] if cell["cell_type"] == "code"
+        for output in cell.get("outputs", [])
+    )
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
@@ -122,6 +135,9 @@ def test_page_renders_offline(browser, server, page_name):
             ".filter(d => d._fullLayout && d.querySelector('.main-svg')).length"
         )
         assert drawn == expected, f"{drawn} of {expected} stored figures drawn on {page_name}"
+        tables = page.locator(".cell_output table").count()
+        assert tables == _stored_tables(page_name), f"{tables} of {_stored_tables(page_name)} output tables rendered"
+        assert "| --- |" not in page.inner_text("main"), f"a Markdown table shown as raw text on {page_name}"
         source = (ROOT / f"{page_name}.ipynb") if expected else None
         if source is not None or page_name == "api":
             typeset = page.locator("mjx-container").count()

@@ -380,7 +380,7 @@ def test_figures_have_one_slider_step_per_value():
     payload = {"results": [{"n": n, "k": k, "times": {"torch.topk (hard)": {"ratio": 1.0, "median_ms": 1.0},
                                                        "laplace": {"ratio": 3.0, "median_ms": 3.0, "peak_memory": 2.5}}}
                            for n in (128, 1024) for k in (1, 8)]}
-    assert "| laplace | 3.0× (3.00 ms)" in figs.benchmark_table(payload)
+    assert "| laplace | 3.0×\u00a0(3.00\u00a0ms)" in figs.benchmark_table(payload)
     assert "| laplace | 2.5× |" in figs.benchmark_table(payload, memory=True)
     assert "| torch.topk (hard) | – |" in figs.benchmark_table(payload, memory=True)  # not measured
     assert len(figs.benchmark_bars(payload, "k").layout.sliders[0].steps) == 2

@@ -130,25 +130,29 @@ def _cells(payload: Mapping) -> list[tuple[int, int, Mapping]]:
 
 
 def benchmark_table(payload: Mapping, memory: bool = False) -> str:
-    """A Markdown table of a ``benchmarks/bench_topk.py`` result per (n, k): ratio to torch.topk (and ms),
-    or with ``memory`` the peak memory as a multiple of the input's size."""
+    """Markdown tables of a ``benchmarks/bench_topk.py`` result, one per ``n`` with a column per ``k``:
+    time as a multiple of torch.topk (and in ms), or with ``memory`` the peak memory as a
+    multiple of the input's size."""
     cells = _cells(payload)
-    names: list[str] = []
-    for _, _, times in cells:
-        names += [name for name in times if name not in names]
-    head = "| method | " + " | ".join(f"n={n}, k={k}" for n, k, _ in cells) + " |"
-    rule = "| --- |" + " ---: |" * len(cells)
-    rows = []
-    for name in names:
-        entries = []
-        for _, _, times in cells:
-            t = times.get(name)
-            if t is None or (memory and "peak_memory" not in t):
-                entries.append("–")
-            else:
-                entries.append(f"{t['peak_memory']:.1f}×" if memory else f"{t['ratio']:.1f}× ({t['median_ms']:.2f} ms)")
-        rows.append(f"| {name} | " + " | ".join(entries) + " |")
-    return "\n".join([head, rule, *rows])
+    tables = []
+    for n in dict.fromkeys(c[0] for c in cells):
+        row_cells = [(k, times) for m, k, times in cells if m == n]
+        names: list[str] = []
+        for _, times in row_cells:
+            names += [name for name in times if name not in names]
+        lines = [f"**n = {n}**", "", "| method | " + " | ".join(f"k = {k}" for k, _ in row_cells) + " |",
+                 "| --- |" + " ---: |" * len(row_cells)]
+        for name in names:
+            entries = []
+            for _, times in row_cells:
+                t = times.get(name)
+                if t is None or (memory and "peak_memory" not in t):
+                    entries.append("–")
+                else:
+                    entries.append(f"{t['peak_memory']:.1f}×" if memory else f"{t['ratio']:.1f}×\u00a0({t['median_ms']:.2f}\u00a0ms)")  # no break
+            lines.append(f"| {name} | " + " | ".join(entries) + " |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
 
 
 def _names(times_list: Sequence[Mapping]) -> list[str]:
