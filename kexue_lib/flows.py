@@ -142,7 +142,8 @@ def fokker_planck_grid(
     .. math::
 
         J_{i+\frac12} = -\frac{2}{h}\Big(\sigma(V_{i+1} - V_i)\, p_{i+1} - \sigma(V_i - V_{i+1})\, p_i\Big),
-        \qquad p_i \leftarrow p_i - \frac{\Delta t}{h}\big(J_{i+\frac12} - J_{i-\frac12}\big),
+
+        p_i \leftarrow p_i - \frac{\Delta t}{h}\big(J_{i+\frac12} - J_{i-\frac12}\big),
 
     a consistent flux (:math:`J \approx -(p' + pV')`) that vanishes exactly on
     the discrete Gibbs density :math:`p_i \propto e^{-V_i}` and conserves mass

@@ -368,7 +368,7 @@ def linear_log_norm_moments(depth: int, width: int) -> tuple[float, float]:
 
         \mathbb{E}\log\frac{\lVert h_L\rVert}{\lVert h_0\rVert}
         = \frac{L}{2}\Big(\psi\big(\tfrac n2\big) - \log\tfrac n2\Big) \approx -\frac{L}{2n},
-        \qquad
+
         \operatorname{sd} = \frac12\sqrt{L\,\psi'\big(\tfrac n2\big)} \approx \sqrt{\frac{L}{2n}},
 
     although :math:`\mathbb{E}\lVert h_L\rVert^2 = \lVert h_0\rVert^2` exactly: the

@@ -215,7 +215,8 @@ def loglog_max(x: torch.Tensor, tau: float = 1.0, dim: int = -1) -> torch.Tensor
 
         \tau \log \log \sum_i \exp\!\left(e^{x_i/\tau}\right)
         = \tau \,\operatorname{logaddexp}\!\left(U, \log s\right),
-        \quad U = \max_i \frac{x_i}{\tau},\;
+
+        U = \max_i \frac{x_i}{\tau},\qquad
         s = \log \sum_i \exp\!\left(e^{x_i/\tau} - e^{U}\right),
 
     evaluated in that second form, which never overflows. For positive,

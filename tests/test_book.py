@@ -144,6 +144,12 @@ def test_page_renders_offline(browser, server, page_name):
             raw = page.locator(".math:not(:has(mjx-container))").count()
             assert typeset > 0, f"no math typeset on {page_name}"
             assert raw == 0, f"{raw} math elements left untypeset on {page_name}"
+        wide = page.evaluate(
+            "() => [...document.querySelectorAll('mjx-container[display=\"true\"]')].filter(m =>"
+            " m.firstElementChild.getBoundingClientRect().right >"
+            " (m.closest('div.math') || m.parentElement).getBoundingClientRect().right + 1).length"
+        )
+        assert wide == 0, f"{wide} display equations wider than the text column on {page_name} (break them into lines)"
         assert not log.errors, log.errors
         assert not log.failed, f"failed requests: {log.failed}"
         assert not log.external, f"requests to other hosts: {log.external}"

@@ -152,7 +152,8 @@ def slider_figure(
             dict(
                 active=active,
                 currentvalue=dict(prefix=f"{label} = "),
-                pad=dict(t=60, b=10),
+                # room for half of the first and last labels, which are centred on the rail's ends
+                pad=dict(t=60, b=10, l=max(0, 4 * len(steps[0].label) - 12), r=max(0, 4 * len(steps[-1].label) - 12)),
                 steps=slider_steps,
             )
         ]

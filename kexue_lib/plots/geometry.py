@@ -179,9 +179,8 @@ def propagation_by_width(
     ``results[i][activation][scheme] = (forward, backward)`` for ``widths[i]``.
     """
     cols = len(activations)
-    base = make_subplots(rows=2, cols=cols, shared_xaxes=True, vertical_spacing=0.08, horizontal_spacing=0.06,
-                         subplot_titles=[f"{a}: forward ‖h_ℓ‖/‖h_0‖" for a in activations]
-                         + [f"{a}: backward ‖g_ℓ‖/‖g_L‖" for a in activations])
+    base = make_subplots(rows=2, cols=cols, shared_xaxes=True, vertical_spacing=0.14, horizontal_spacing=0.08,
+                         subplot_titles=[f"{a}, forward" for a in activations] + [f"{a}, backward" for a in activations])
     steps = []
     for width, by_act in zip(widths, results):
         traces = []
@@ -191,10 +190,12 @@ def propagation_by_width(
             traces += _norm_traces(by_act[act], COLORS, axes, showlegend=c == 0)
         steps.append(Step(str(width), traces))
     fig = slider_figure(steps, label="width", active=len(steps) - 1, base=base)
-    fig.update_yaxes(type="log", exponentformat="power", range=[-40, 32], dtick=10)
+    fig.update_yaxes(type="log", exponentformat="power", range=[-40, 32], dtick=20)
+    fig.update_yaxes(title_text="‖h_ℓ‖ / ‖h_0‖", row=1, col=1)
+    fig.update_yaxes(title_text="‖g_ℓ‖ / ‖g_L‖", row=2, col=1)
     for c in range(cols):
         fig.update_xaxes(title_text="layer ℓ", row=2, col=c + 1)
-    return styled(fig, height=640, legend=dict(y=1.06))
+    return styled(fig, height=720, legend=dict(y=1.08))
 
 
 def propagation_by_aspect(
@@ -227,21 +228,22 @@ def jacobian_spectra(
     :func:`kexue_lib.geometry.jacobian_log_singular_values`). Each curve is the
     fraction of singular values below a value (all trials pooled). Values below
     ``resolution`` times their matrix's largest are rounding noise: they are left
-    out, so such a curve starts at the fraction they make up (also in the title).
+    out, so such a curve starts at the fraction they make up (also in its legend entry).
     """
     steps = []
     for depth, by_name in zip(depths, log_svals):
-        traces, dropped = [], []
+        traces = []
         for i, (name, ls) in enumerate(by_name.items()):
             keep = ls >= ls[:, :1] + math.log(resolution)
             frac = float((~keep).double().mean())
-            dropped.append(f"{name} {100 * frac:.0f}%")
             x = (ls[keep] / math.log(10)).sort().values
             y = frac + (1 - frac) * torch.arange(1, x.numel() + 1, dtype=torch.float64) / x.numel()
             traces.append(go.Scatter(x=array(x), y=array(y), mode="lines", line=dict(color=COLORS[i], width=2.5, shape="hv"),
-                                     name=name))
-        steps.append(Step(str(depth), traces, {"title.text": f"depth {depth}; unresolved (< 10⁻¹³ of the largest): " + ", ".join(dropped)}))
+                                     name=f"{name} ({100 * frac:.0f}% unresolved)"))
+        title = f"depth {depth} (unresolved: below {resolution:g} × the largest)"
+        steps.append(Step(str(depth), traces, {"title.text": title}))
     fig = slider_figure(steps, label="depth", active=len(steps) // 2)
-    return styled(fig, height=470, xaxis_title="log₁₀ singular value of the input-output Jacobian",
+    return styled(fig, height=500, xaxis_title="log₁₀ singular value of the input-output Jacobian",
                   yaxis_title="fraction of singular values below", xaxis_range=[lo, hi], yaxis_range=[0, 1.02],
-                  legend=dict(y=1.02, font=dict(size=11)))
+                  legend=dict(x=0.01, y=0.98, xanchor="left", yanchor="top", orientation="v",
+                              bgcolor="rgba(255,255,255,0.8)", font=dict(size=11)))

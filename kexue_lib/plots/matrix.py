@@ -235,7 +235,7 @@ def hutchinson_spread(
     fig.update_yaxes(title_text="density", row=1, col=1)
     fig.update_xaxes(type="log", title_text="probes m", row=1, col=2)
     fig.update_yaxes(type="log", row=1, col=2, exponentformat="power")
-    return styled(fig, height=470, legend=dict(y=1.14))
+    return styled(fig, height=520, legend=dict(y=1.12), margin=dict(t=170), title_y=0.98, title_yanchor="top")
 
 
 def precision_figure(

@@ -119,8 +119,9 @@ def training_curves(curves: Mapping[str, Mapping[str, torch.Tensor]], keys: Sequ
                                      showlegend=j == 0, line=dict(color=COLORS[i % len(COLORS)], width=2)),
                           row=1, col=j + 1)
     for j, (key, _) in enumerate(keys):
-        if "loss" in key:
-            fig.update_yaxes(type="log", row=1, col=j + 1)
+        if "loss" in key:  # labelled ticks at 1, 2, 5 per decade, written out in full
+            ticks = [m * 10.0**e for e in range(-3, 3) for m in (1, 2, 5)]
+            fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], row=1, col=j + 1)
         fig.update_xaxes(title_text="training step", row=1, col=j + 1)
     return styled(fig, height=460, legend=dict(y=1.2), margin=dict(t=140))
 
