@@ -115,7 +115,7 @@ def softmax_bars(
             go.Scatter(x=[s, s], y=[0, 1.05], mode="lines", name="soft argmax", line=dict(color=COLORS[1], width=3)),
         ], {"title.text": f"τ = {tau:.3g}: soft argmax = {s:.2f}, argmax = {hard}"}))
     fig = slider_figure(steps, label="τ", static=static, active=len(steps) // 2)
-    fig.add_vline(x=hard, line=dict(color="black", dash="dot"), annotation_text="argmax")
+    fig.add_vline(x=hard, line=dict(color="black", dash="dot"), annotation_text="argmax", annotation_position="bottom right")
     return styled(fig, xaxis_title="index i", yaxis_title="probability", yaxis_range=[-0.3, 1.08], height=450)
 
 
