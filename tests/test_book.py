@@ -33,30 +33,27 @@ KNOWN_NOISE = ("THEBE_JS_URL",)
 pytestmark = pytest.mark.browser
 
 
-def _stored_figures(page: str) -> int:
-    """Number of figure outputs the page's notebook stores (0 for Markdown pages)."""
+def _stored_outputs(page: str, mime: str) -> list[str]:
+    """The ``mime`` data of every output the page's notebook stores (none for Markdown pages)."""
     path = ROOT / f"{page}.ipynb"
     if not path.exists():
-        return 0
+        return []
     nb = json.loads(path.read_text())
-    return sum(
-        "kexue-figure" in "".join(output.get("data", {}).get("text/html", ""))
+    return [
+        "".join(output.get("data", {}).get(mime, ""))
         for cell in nb["cells"] if cell["cell_type"] == "code"
         for output in cell.get("outputs", [])
-    )
+    ]
+
+
+def _stored_figures(page: str) -> int:
+    """Number of figure outputs the page's notebook stores."""
+    return sum("kexue-figure" in html for html in _stored_outputs(page, "text/html"))
 
 
 def _stored_tables(page: str) -> int:
     """Number of Markdown tables among the page's notebook outputs (``IPython.display.Markdown``)."""
-    path = ROOT / f"{page}.ipynb"
-    if not path.exists():
-        return 0
-    nb = json.loads(path.read_text())
-    return sum(
-        "".join(output.get("data", {}).get("text/markdown", "")).count("| --- |")
-        for cell in nb["cells"] if cell["cell_type"] == "code"
-        for output in cell.get("outputs", [])
-    )
+    return sum(md.count("| --- |") for md in _stored_outputs(page, "text/markdown"))
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
